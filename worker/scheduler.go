@@ -1,0 +1,241 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/contact-sync/contact-sync/internal/contact"
+)
+
+// heldMessage is what the worker keeps of a message it has not yet acked:
+// the reply subject that acks it and its stream sequence, which finds the
+// original again for a dead letter. The body is not kept; its changes live
+// merged in the contact's pending update.
+type heldMessage struct {
+	reply    string
+	sequence uint64
+}
+
+// pendingContact is one contact with held messages. Its fields are guarded
+// by the scheduler's mutex.
+type pendingContact struct {
+	id string
+
+	// changes is the merged update of messages, not yet claimed by a PUT.
+	changes  contact.Changes
+	messages []heldMessage
+
+	// sending holds the messages whose changes the PUT in flight carries.
+	sending []heldMessage
+
+	// claimed is true from the moment a sender takes the contact until
+	// finish, so that the contact has at most one PUT in flight.
+	claimed bool
+
+	// queued is true while the contact is in the ready queue.
+	queued bool
+
+	// readyAt is when the merge window of the pending update ends.
+	readyAt time.Time
+}
+
+// scheduler keeps the pending update of every contact and a FIFO queue of
+// contacts ready for a PUT. Safe for concurrent use.
+type scheduler struct {
+	mergeWindow time.Duration
+
+	mu       sync.Mutex
+	contacts map[string]*pendingContact
+	queue    []*pendingContact
+	wake     chan struct{}
+}
+
+func newScheduler(mergeWindow time.Duration) *scheduler {
+	return &scheduler{
+		mergeWindow: mergeWindow,
+		contacts:    make(map[string]*pendingContact),
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+// addResult tells the intake what add did with a message.
+type addResult int
+
+const (
+	addStarted   addResult = iota // the message started a new pending update
+	addMerged                     // the message merged into a pending update
+	addDuplicate                  // the message was already held; its reply subject was refreshed
+)
+
+// add merges a message's changes into its contact's pending update and
+// holds the message. A redelivered message that is already held only
+// refreshes the reply subject, so its changes are not applied twice.
+func (s *scheduler) add(contactID string, changes *contact.Changes, message heldMessage, redelivered bool) addResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	pending, exists := s.contacts[contactID]
+	if !exists {
+		pending = &pendingContact{id: contactID}
+		s.contacts[contactID] = pending
+	}
+
+	if redelivered && refreshReply(pending, message) {
+		return addDuplicate
+	}
+
+	result := addMerged
+	if pending.changes.IsEmpty() {
+		result = addStarted
+		pending.readyAt = time.Now().Add(s.mergeWindow)
+	}
+	pending.changes.Merge(changes)
+	pending.messages = append(pending.messages, message)
+
+	if !pending.claimed && !pending.queued {
+		s.enqueueLocked(pending)
+	}
+	return result
+}
+
+// refreshReply replaces the reply subject of a held message with the same
+// stream sequence and reports whether there was one.
+func refreshReply(pending *pendingContact, message heldMessage) bool {
+	for _, list := range [][]heldMessage{pending.messages, pending.sending} {
+		for i := range list {
+			if list[i].sequence == message.sequence {
+				list[i].reply = message.reply
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *scheduler) enqueueLocked(pending *pendingContact) {
+	pending.queued = true
+	s.queue = append(s.queue, pending)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next waits until the contact at the head of the queue has passed its
+// merge window, claims it and returns it. It returns ctx's error when ctx
+// ends first.
+func (s *scheduler) next(ctx context.Context) (*pendingContact, error) {
+	for {
+		s.mu.Lock()
+		wait := time.Duration(-1)
+		if len(s.queue) > 0 {
+			head := s.queue[0]
+			wait = time.Until(head.readyAt)
+			if wait <= 0 {
+				s.queue[0] = nil
+				s.queue = s.queue[1:]
+				head.queued = false
+				head.claimed = true
+				s.mu.Unlock()
+				return head, nil
+			}
+		}
+		s.mu.Unlock()
+
+		if err := s.waitForWork(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// waitForWork waits for a wake-up, for wait when it is not negative, or
+// for ctx to end.
+func (s *scheduler) waitForWork(ctx context.Context, wait time.Duration) error {
+	var timeout <-chan time.Time
+	if wait >= 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.wake:
+		return nil
+	case <-timeout:
+		return nil
+	}
+}
+
+// take moves a claimed contact's pending update and messages to sending,
+// and returns them. Changes that arrive later start the next update.
+func (s *scheduler) take(pending *pendingContact) (contact.Changes, []heldMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	changes := pending.changes
+	pending.changes = contact.Changes{}
+	pending.sending = pending.messages
+	pending.messages = nil
+	return changes, pending.sending
+}
+
+// finish releases a claimed contact after its PUT ended and its sending
+// messages were acked, nakked or dead-lettered. A contact with changes that
+// arrived meanwhile goes to the back of the queue; one with nothing held is
+// forgotten.
+func (s *scheduler) finish(pending *pendingContact) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	pending.claimed = false
+	pending.sending = nil
+	if len(pending.messages) > 0 {
+		s.enqueueLocked(pending)
+		return
+	}
+	delete(s.contacts, pending.id)
+}
+
+// heldReplies returns the reply subjects of every held message, for
+// in-progress acks.
+func (s *scheduler) heldReplies() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	var replies []string
+	for _, pending := range s.contacts {
+		for _, message := range pending.messages {
+			replies = append(replies, message.reply)
+		}
+		for _, message := range pending.sending {
+			replies = append(replies, message.reply)
+		}
+	}
+	return replies
+}
+
+// releaseAll forgets every contact and returns the messages still held, for
+// the shutdown to nak. Call it only after every sender has stopped.
+func (s *scheduler) releaseAll() []heldMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	var released []heldMessage
+	for _, pending := range s.contacts {
+		released = append(released, pending.messages...)
+		released = append(released, pending.sending...)
+	}
+	s.contacts = make(map[string]*pendingContact)
+	s.queue = nil
+	return released
+}
+
+// pendingCount returns the number of contacts with held messages.
+func (s *scheduler) pendingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.contacts)
+}
