@@ -121,14 +121,15 @@ func (c *Client) PutFunc(ctx context.Context, contactID string, body func() []by
 
 	retryBackOff := c.newBackOff()
 	var payload []byte
+	var built bool
 	var lastErr error
 	for {
 		if err := c.waitTurn(ctx); err != nil {
 			return result, fmt.Errorf("PUT contact %s after %d attempts: %w", canonicalID, result.Attempts, errors.Join(err, lastErr))
 		}
 
-		if payload == nil {
-			payload = body()
+		if !built {
+			payload, built = body(), true
 		}
 		attempt := c.send(ctx, requestURL, canonicalID, payload)
 		result.Attempts++
@@ -197,7 +198,9 @@ func (c *Client) waitTurn(ctx context.Context) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return err
+		// The limiter gives up at once when the wait would pass the
+		// deadline; report it as the deadline it is.
+		return fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
 
 	if waited := time.Since(start); waited > time.Millisecond && c.opts.OnRateWait != nil {
@@ -207,8 +210,8 @@ func (c *Client) waitTurn(ctx context.Context) error {
 }
 
 // send makes one request and classifies its outcome.
-func (c *Client) send(ctx context.Context, requestURL, contactID string, body []byte) Attempt {
-	attempt := Attempt{ContactID: contactID}
+func (c *Client) send(ctx context.Context, requestURL, contactID string, body []byte) (attempt Attempt) {
+	attempt = Attempt{ContactID: contactID}
 	start := time.Now()
 	defer func() { attempt.Duration = time.Since(start) }()
 

@@ -156,7 +156,15 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 
-	return &http.Client{Transport: transport, Timeout: opts.Timeout}, nil
+	client := &http.Client{
+		Transport: transport,
+		Timeout:   opts.Timeout,
+		// A redirect would turn the PUT into a GET that answers 200
+		// without storing anything; the 3xx itself is returned instead
+		// and classified as a rejection.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return client, nil
 }
 
 func loadCAPool(path string) (*x509.CertPool, error) {

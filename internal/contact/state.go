@@ -2,6 +2,7 @@ package contact
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 )
 
@@ -58,4 +59,15 @@ func (s *State) Clone() State {
 		}
 	}
 	return clone
+}
+
+// Equal reports whether two states hold the same fields. A contact with no
+// dynamic fields equals one with an empty map of them.
+func (s *State) Equal(other *State) bool {
+	if len(s.DynamicFields) == 0 && len(other.DynamicFields) == 0 {
+		left, right := *s, *other
+		left.DynamicFields, right.DynamicFields = nil, nil
+		return reflect.DeepEqual(left, right)
+	}
+	return reflect.DeepEqual(*s, *other)
 }
