@@ -175,14 +175,17 @@ func (c *Client) newBackOff() *backoff.ExponentialBackOff {
 }
 
 // retryDelay returns the wait before the next attempt: the backoff delay,
-// or the Retry-After delay when the API asked for longer. A Retry-After also
-// pauses every other request of the client for as long.
+// or the Retry-After delay when the API asked for longer. A 429 or 503
+// signals that the API is overloaded, so it also pauses every other request
+// of the client for as long, which lowers the request rate until the API
+// recovers.
 func (c *Client) retryDelay(schedule *backoff.ExponentialBackOff, attempt Attempt) time.Duration {
 	delay := schedule.NextBackOff()
 	if attempt.RetryAfter > 0 {
-		retryAfter := min(attempt.RetryAfter, c.opts.MaxRetryAfter)
-		c.pause.extend(time.Now().Add(retryAfter))
-		delay = max(delay, retryAfter)
+		delay = max(delay, min(attempt.RetryAfter, c.opts.MaxRetryAfter))
+	}
+	if attempt.Status == http.StatusTooManyRequests || attempt.Status == http.StatusServiceUnavailable {
+		c.pause.extend(time.Now().Add(delay))
 	}
 	return delay
 }

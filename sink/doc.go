@@ -9,8 +9,9 @@
 //   - 401 and 403: the token was refused. The client asks its TokenSource
 //     for a fresh token and retries; it never gives up on this alone.
 //   - 408, 429, 500, 502, 503, 504, network errors and timeouts: transient,
-//     retried until the context ends. Retry-After on 429 and 503 is honoured
-//     and pauses every request of the client, not just the one that got it.
+//     retried until the context ends. A 429 or 503 pauses every request of
+//     the client, not just the one that got it, for the retry delay: the
+//     Retry-After header when it asks for longer than the backoff.
 //   - Any other 4xx (or other status): permanent, ErrRejected.
 //
 // The package never logs; callers observe attempts, retries and rate-limit

@@ -97,14 +97,67 @@ func (w *Worker) handle(msg jetstream.Msg, invalid chan<- invalidMessage) {
 		return
 	}
 
-	switch w.scheduler.add(event.ContactID, &event.Changes, held, redelivered) {
-	case addMerged:
-		w.metrics.mergedEvent()
-	case addDuplicate:
-		// The same delivery is held already; this one only refreshed
-		// the reply subject and is acked with it.
-		w.metrics.heldDelta(-1)
+	if redelivered {
+		if w.scheduler.refreshIfHeld(event.ContactID, held) {
+			// The first delivery is still held; this one only renewed
+			// its reply subject, and is acked with it.
+			w.metrics.heldDelta(-1)
+			return
+		}
+		if err := w.appendLaterEvents(event.ContactID, held.sequence, &event.Changes); err != nil {
+			w.logger.Error().Err(err).Str("contact_id", event.ContactID).Uint64("stream_seq", held.sequence).
+				Dur("retry_in", w.opts.DeadLetterRetry).Msg("reading the later events of a redelivered event failed; event nakked")
+			w.nak([]heldMessage{held}, w.opts.DeadLetterRetry)
+			return
+		}
 	}
+
+	if w.scheduler.add(event.ContactID, &event.Changes, held) == addMerged {
+		w.metrics.mergedEvent()
+	}
+}
+
+// maxLaterEvents bounds how many later events of one contact a redelivery
+// reads back.
+const maxLaterEvents = 10000
+
+// appendLaterEvents merges, after a redelivered event's changes, the changes
+// of every later event of the same contact in the stream.
+//
+// A redelivered event is older than events of its contact that this or an
+// earlier process may already have applied, so applying it alone could
+// overwrite newer values. Followed by every later event, the update ends
+// with each field's newest value, as the fold of the stream does. The
+// later events are applied again when they arrive themselves, which
+// changes nothing.
+func (w *Worker) appendLaterEvents(contactID string, sequence uint64, changes *contact.Changes) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
+	defer cancel()
+
+	stream, err := w.streams.get(ctx)
+	if err != nil {
+		return err
+	}
+
+	subject := topology.ChangesSubject(contactID)
+	next := sequence + 1
+	for range maxLaterEvents {
+		message, err := stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read the event after stream sequence %d on %s: %w", next, subject, err)
+		}
+		next = message.Sequence + 1
+
+		later, err := contact.DecodeEvent(message.Data)
+		if err != nil {
+			continue // an invalid event is dead-lettered on its own delivery
+		}
+		changes.Merge(&later.Changes)
+	}
+	return fmt.Errorf("contact %s has more than %d events after stream sequence %d", contactID, maxLaterEvents, sequence)
 }
 
 // decodeMessage decodes an event and checks that its contact_id matches the

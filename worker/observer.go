@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,14 +15,21 @@ import (
 // into sink.Options, and pass it to the worker in Options.Observer. Safe for
 // concurrent use.
 type Observer struct {
+	logger   zerolog.Logger
 	metrics  *metrics
 	retryLog *changeLogger
+
+	// tokenRefused is true from an attempt the API refused with 401 or 403
+	// until an attempt it answered otherwise, other than 5xx or a network
+	// error, which say nothing about the token.
+	tokenRefused atomic.Bool
 }
 
 // NewObserver registers the worker's metrics on registerer (nil registers
 // none) and logs retries to logger.
 func NewObserver(logger zerolog.Logger, registerer prometheus.Registerer) *Observer {
 	return &Observer{
+		logger:   logger,
 		metrics:  newMetrics(registerer),
 		retryLog: &changeLogger{logger: logger},
 	}
@@ -32,8 +40,26 @@ func NewObserver(logger zerolog.Logger, registerer prometheus.Registerer) *Obser
 func (o *Observer) ObserveAttempt(attempt sink.Attempt) {
 	o.metrics.attemptCount.Add(1)
 	o.metrics.putDuration.Observe(attempt.Duration.Seconds())
-	o.metrics.attempts.WithLabelValues(attemptResult(attempt.Err)).Inc()
+	result := attemptResult(attempt.Err)
+	o.metrics.attempts.WithLabelValues(result).Inc()
+
+	switch result {
+	case resultUnauthorized:
+		if !o.tokenRefused.Swap(true) {
+			o.logger.Error().Int("status", attempt.Status).Str("contact_id", attempt.ContactID).
+				Msg("the contact API refused the token; reading it again and retrying; not ready until a request is accepted")
+		}
+	case resultTransient:
+	default:
+		if o.tokenRefused.Swap(false) {
+			o.logger.Info().Msg("the contact API accepts the token again")
+		}
+	}
 }
+
+// TokenRefused reports whether the last request that reached the API's
+// authentication was refused with 401 or 403.
+func (o *Observer) TokenRefused() bool { return o.tokenRefused.Load() }
 
 // ObserveRetry records and logs a retry of the sink; pass it as
 // sink.Options.OnRetry. The warning is written once per changed error.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,15 +64,13 @@ func newScheduler(mergeWindow time.Duration) *scheduler {
 type addResult int
 
 const (
-	addStarted   addResult = iota // the message started a new pending update
-	addMerged                     // the message merged into a pending update
-	addDuplicate                  // the message was already held; its reply subject was refreshed
+	addStarted addResult = iota // the message started a new pending update
+	addMerged                   // the message merged into a pending update
 )
 
 // add merges a message's changes into its contact's pending update and
-// holds the message. A redelivered message that is already held only
-// refreshes the reply subject, so its changes are not applied twice.
-func (s *scheduler) add(contactID string, changes *contact.Changes, message heldMessage, redelivered bool) addResult {
+// holds the message.
+func (s *scheduler) add(contactID string, changes *contact.Changes, message heldMessage) addResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -79,10 +78,6 @@ func (s *scheduler) add(contactID string, changes *contact.Changes, message held
 	if !exists {
 		pending = &pendingContact{id: contactID}
 		s.contacts[contactID] = pending
-	}
-
-	if redelivered && refreshReply(pending, message) {
-		return addDuplicate
 	}
 
 	result := addMerged
@@ -97,6 +92,16 @@ func (s *scheduler) add(contactID string, changes *contact.Changes, message held
 		s.enqueueLocked(pending)
 	}
 	return result
+}
+
+// refreshIfHeld renews the reply subject of a held message that JetStream
+// delivered again, and reports whether the message was held.
+func (s *scheduler) refreshIfHeld(contactID string, message heldMessage) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	pending, exists := s.contacts[contactID]
+	return exists && refreshReply(pending, message)
 }
 
 // refreshReply replaces the reply subject of a held message with the same
@@ -170,8 +175,8 @@ func (s *scheduler) waitForWork(ctx context.Context, wait time.Duration) error {
 }
 
 // take moves a claimed contact's pending update and messages to sending,
-// and returns them. Changes that arrive later start the next update.
-func (s *scheduler) take(pending *pendingContact) (contact.Changes, []heldMessage) {
+// and returns the update. Changes that arrive later start the next update.
+func (s *scheduler) take(pending *pendingContact) contact.Changes {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -179,7 +184,14 @@ func (s *scheduler) take(pending *pendingContact) (contact.Changes, []heldMessag
 	pending.changes = contact.Changes{}
 	pending.sending = pending.messages
 	pending.messages = nil
-	return changes, pending.sending
+	return changes
+}
+
+// sendingMessages returns a copy of the messages the contact's PUT carries.
+func (s *scheduler) sendingMessages(pending *pendingContact) []heldMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(pending.sending)
 }
 
 // finish releases a claimed contact after its PUT ended and its sending

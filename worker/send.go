@@ -40,23 +40,41 @@ func (w *Worker) sendUpdate(ctx context.Context, pending *pendingContact) {
 	defer w.scheduler.finish(pending)
 
 	var parts []contact.Changes
-	var messages []heldMessage
 	takeFirstBody := func() []byte {
-		var changes contact.Changes
-		changes, messages = w.scheduler.take(pending)
+		changes := w.scheduler.take(pending)
 		parts = changes.Parts()
 		return marshalBody(&parts[0])
 	}
 
 	result, err := w.opts.Sink.PutFunc(ctx, pending.id, takeFirstBody)
-	for i := 1; err == nil && i < len(parts); i++ {
-		var partResult sink.Result
-		partResult, err = w.opts.Sink.PutFunc(ctx, pending.id, fixedBody(marshalBody(&parts[i])))
-		result.Attempts += partResult.Attempts
-		result.Status, result.Detail = partResult.Status, partResult.Detail
+	if err == nil && len(parts) > 1 {
+		var restResult sink.Result
+		restResult, err = w.putParts(ctx, pending.id, parts[1:])
+		result = addResults(result, restResult)
 	}
 
+	// A redelivery may have renewed reply subjects meanwhile, so read the
+	// messages only now.
+	messages := w.scheduler.sendingMessages(pending)
 	w.settle(ctx, pending.id, messages, result, err)
+}
+
+// putParts sends parts as consecutive PUTs and stops at the first failure.
+func (w *Worker) putParts(ctx context.Context, contactID string, parts []contact.Changes) (sink.Result, error) {
+	var total sink.Result
+	for i := range parts {
+		result, err := w.opts.Sink.PutFunc(ctx, contactID, fixedBody(marshalBody(&parts[i])))
+		total = addResults(total, result)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// addResults sums attempts and keeps the later answer.
+func addResults(earlier, later sink.Result) sink.Result {
+	return sink.Result{Attempts: earlier.Attempts + later.Attempts, Status: later.Status, Detail: later.Detail}
 }
 
 // settle decides the fate of the messages an update carried.
@@ -76,7 +94,7 @@ func (w *Worker) settle(ctx context.Context, contactID string, messages []heldMe
 
 	case errors.Is(err, sink.ErrRejected), errors.Is(err, contact.ErrInvalidEvent):
 		w.metrics.putFinished(outcomeRejected)
-		w.deadLetterFailedUpdate(ctx, contactID, messages, apiFailureOf(ReasonRejected, result))
+		w.settleRejected(ctx, contactID, messages, result)
 
 	case len(messages) == 0:
 		// The PUT ended before it took any message: nothing was sent.

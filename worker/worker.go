@@ -19,6 +19,7 @@ var ErrNotReady = errors.New("worker not ready")
 type Worker struct {
 	opts      Options
 	logger    zerolog.Logger
+	observer  *Observer
 	metrics   *metrics
 	retryLog  *changeLogger
 	scheduler *scheduler
@@ -42,6 +43,7 @@ func New(opts Options) (*Worker, error) {
 	worker := &Worker{
 		opts:      opts,
 		logger:    opts.Logger,
+		observer:  observer,
 		metrics:   observer.metrics,
 		retryLog:  observer.retryLog,
 		scheduler: newScheduler(opts.MergeWindow),
@@ -92,14 +94,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ready returns nil while the worker is connected to NATS and consuming,
-// and an error wrapping ErrNotReady otherwise.
+// Ready returns nil while the worker is connected to NATS, consuming, and
+// its token is accepted by the contact API, and an error wrapping
+// ErrNotReady otherwise.
 func (w *Worker) Ready() error {
 	if !w.opts.Conn.IsConnected() {
 		return errors.Join(ErrNotReady, errors.New("not connected to NATS"))
 	}
 	if !w.consuming.Load() {
 		return errors.Join(ErrNotReady, errors.New("not consuming"))
+	}
+	if w.observer.TokenRefused() {
+		return errors.Join(ErrNotReady, errors.New("the contact API refuses the token"))
 	}
 	return nil
 }
