@@ -36,7 +36,7 @@ type Attempt struct {
 	// Number counts the attempts of one Put, from 1.
 	Number int
 
-	// Status is the HTTP status, or 0 when no answer arrived.
+	// Status is the HTTP status, or 0 when no response arrived.
 	Status int
 
 	// Err is nil on success; otherwise it wraps ErrNotFound, ErrRejected,
@@ -56,7 +56,7 @@ type Result struct {
 	// Attempts is how many requests were sent.
 	Attempts int
 
-	// Status is the last HTTP status, or 0 when no answer arrived.
+	// Status is the last HTTP status, or 0 when no response arrived.
 	Status int
 
 	// Detail is the last answer's detail message.
@@ -247,7 +247,7 @@ func (c *Client) send(ctx context.Context, requestURL, contactID string, body []
 		// The status said success but the answer broke off; the update may
 		// or may not be stored, and a retry is safe because a PUT is
 		// idempotent.
-		attempt.Err = fmt.Errorf("PUT contact %s: read answer: %w: %w", contactID, ErrTransient, readErr)
+		attempt.Err = fmt.Errorf("PUT contact %s: read response: %w: %w", contactID, ErrTransient, readErr)
 		return attempt
 	}
 	if kind == nil {

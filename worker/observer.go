@@ -19,9 +19,10 @@ type Observer struct {
 	metrics  *metrics
 	retryLog *changeLogger
 
-	// tokenRefused is true from an attempt the API refused with 401 or 403
-	// until an attempt it answered otherwise, other than 5xx or a network
-	// error, which say nothing about the token.
+	// tokenRefused is true from an attempt rejected with 401 or 403 until
+	// the API accepts the token again. Transient failures (5xx, network
+	// errors) do not change it, because they do not show whether the
+	// token is valid.
 	tokenRefused atomic.Bool
 }
 
@@ -47,7 +48,7 @@ func (o *Observer) ObserveAttempt(attempt sink.Attempt) {
 	case resultUnauthorized:
 		if !o.tokenRefused.Swap(true) {
 			o.logger.Error().Int("status", attempt.Status).Str("contact_id", attempt.ContactID).
-				Msg("the contact API refused the token; reading it again and retrying; not ready until a request is accepted")
+				Msg("the contact API rejected the token; reading it again and retrying; not ready until a request is accepted")
 		}
 	case resultTransient:
 	default:

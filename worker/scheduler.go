@@ -9,10 +9,10 @@ import (
 	"github.com/contact-sync/contact-sync/internal/contact"
 )
 
-// heldMessage is what the worker keeps of a message it has not yet acked:
-// the reply subject that acks it and its stream sequence, which finds the
-// original again for a dead letter. The body is not kept; its changes live
-// merged in the contact's pending update.
+// heldMessage is the part of an unacked message that the worker keeps: the
+// reply subject that acks it, and its stream sequence, which finds the
+// original again for a dead letter. The body is not kept, because its
+// changes are merged into the contact's pending update.
 type heldMessage struct {
 	reply    string
 	sequence uint64
@@ -60,7 +60,7 @@ func newScheduler(mergeWindow time.Duration) *scheduler {
 	}
 }
 
-// addResult tells the intake what add did with a message.
+// addResult is the outcome of add for the intake.
 type addResult int
 
 const (

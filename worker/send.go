@@ -72,7 +72,7 @@ func (w *Worker) putParts(ctx context.Context, contactID string, parts []contact
 	return total, nil
 }
 
-// addResults sums attempts and keeps the later answer.
+// addResults sums attempts and keeps the later response.
 func addResults(earlier, later sink.Result) sink.Result {
 	return sink.Result{Attempts: earlier.Attempts + later.Attempts, Status: later.Status, Detail: later.Detail}
 }
@@ -85,7 +85,7 @@ func (w *Worker) settle(ctx context.Context, contactID string, messages []heldMe
 		w.ack(messages)
 		w.metrics.appliedEvents(len(messages))
 		if w.retryLog.reset() {
-			w.logger.Info().Str("contact_id", contactID).Int("attempts", result.Attempts).Msg("update applied after retries; the API answers again")
+			w.logger.Info().Str("contact_id", contactID).Int("attempts", result.Attempts).Msg("update applied after retries; the API responds again")
 		}
 
 	case errors.Is(err, sink.ErrNotFound):

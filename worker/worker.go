@@ -105,7 +105,7 @@ func (w *Worker) Ready() error {
 		return errors.Join(ErrNotReady, errors.New("not consuming"))
 	}
 	if w.observer.TokenRefused() {
-		return errors.Join(ErrNotReady, errors.New("the contact API refuses the token"))
+		return errors.Join(ErrNotReady, errors.New("the contact API rejects the token"))
 	}
 	return nil
 }
