@@ -107,7 +107,7 @@ func explainParseError(err error) error {
 		var parseErr env.ParseError
 		if errors.As(item, &parseErr) {
 			setting := settingOfField(parseErr.Name)
-			explained = append(explained, fmt.Errorf("%s is invalid (%v): expected %s", setting.Variable, errors.Unwrap(item), setting.Help))
+			explained = append(explained, fmt.Errorf("%s is invalid (%v): expected %s", setting.Variable, parseErr.Err, setting.Help))
 			continue
 		}
 		explained = append(explained, item)

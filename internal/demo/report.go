@@ -54,6 +54,9 @@ func (r Report) MergeRatio() float64 {
 
 // RequestsPerSecond is the rate of requests over Elapsed.
 func (r Report) RequestsPerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
 	return float64(r.Requests) / r.Elapsed.Seconds()
 }
 

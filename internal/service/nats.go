@@ -20,7 +20,12 @@ func connectNATS(cfg config.Config, logger zerolog.Logger) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(conn *nats.Conn, err error) {
+			// A closed connection was closed on purpose, at shutdown, and
+			// does not reconnect.
+			if conn.IsClosed() {
+				return
+			}
 			logger.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),
 		nats.ReconnectHandler(func(conn *nats.Conn) {
