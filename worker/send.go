@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,7 +116,7 @@ func apiFailureOf(reason string, result sink.Result) apiFailure {
 // marshalBody encodes one part. Parts never fail to encode: Parts splits
 // the one combination MarshalJSON rejects.
 func marshalBody(part *contact.Changes) []byte {
-	body, err := json.Marshal(part)
+	body, err := part.MarshalJSON()
 	if err != nil {
 		panic(fmt.Sprintf("worker: encode update part: %v", err))
 	}

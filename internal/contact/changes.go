@@ -290,11 +290,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// quoteList quotes and joins names for an error message.
+// quoteList quotes and joins names for an error message: at most five,
+// each shortened, so that a hostile event cannot make a huge error.
 func quoteList(names []string) string {
-	quoted := make([]string, len(names))
-	for i, name := range names {
-		quoted[i] = fmt.Sprintf("%q", name)
+	const maxListed = 5
+	quoted := make([]string, 0, maxListed)
+	for _, name := range names[:min(len(names), maxListed)] {
+		quoted = append(quoted, fmt.Sprintf("%q", truncate(name)))
+	}
+	if len(names) > maxListed {
+		quoted = append(quoted, fmt.Sprintf("and %d more", len(names)-maxListed))
 	}
 	return strings.Join(quoted, ", ")
 }

@@ -3,6 +3,7 @@ package contact
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -173,6 +174,10 @@ func unmarshalObject(data []byte, target any, what string) error {
 	}
 
 	if err := json.Unmarshal(trimmed, target); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return fmt.Errorf("%s member %s must be a %s, got a JSON %s: %w", what, typeErr.Field, typeErr.Type.Kind(), typeErr.Value, ErrInvalidEvent)
+		}
 		return fmt.Errorf("%s is not valid JSON (%v): %w", what, err, ErrInvalidEvent)
 	}
 	return nil
@@ -254,7 +259,7 @@ func decodeDynamicFields(value json.RawMessage, changes *Changes) error {
 		}
 		for name := range members {
 			if name != "key" && name != "value" {
-				return fmt.Errorf("%s[%d] has unknown member %q (known: key, value): %w", fieldDynamicFields, i, name, ErrInvalidEvent)
+				return fmt.Errorf("%s[%d] has unknown member %q (known: key, value): %w", fieldDynamicFields, i, truncate(name), ErrInvalidEvent)
 			}
 		}
 
@@ -263,7 +268,7 @@ func decodeDynamicFields(value json.RawMessage, changes *Changes) error {
 			return fmt.Errorf("%s[%d] has no key: %w", fieldDynamicFields, i, ErrInvalidEvent)
 		}
 		if !isJSONString(keyValue) {
-			return typeError(fmt.Sprintf("%s[%d].key", fieldDynamicFields, i), "a string", keyValue)
+			return fmt.Errorf("%s[%d].key must be a string, got %s: %w", fieldDynamicFields, i, jsonKind(keyValue), ErrInvalidEvent)
 		}
 
 		var raw rawDynamicField

@@ -66,8 +66,8 @@ type Letter struct {
 }
 
 // NewMsg returns the message to publish for a letter. The original headers
-// are copied, except those that may carry a secret and those that steer
-// JetStream (Nats-*); the original Nats-Msg-Id is kept under
+// are copied, except those that may carry a secret, those that steer
+// JetStream (Nats-*) and those of an earlier dead letter (Contact-Sync-*); the original Nats-Msg-Id is kept under
 // Contact-Sync-Original-Msg-Id. The letter's own Nats-Msg-Id is derived from
 // the original stream sequence and reason, so publishing the same letter
 // again within the duplicate window stores it once.
@@ -76,7 +76,8 @@ func NewMsg(letter Letter) *nats.Msg {
 	msg.Data = letter.Data
 
 	for name, values := range letter.Header {
-		if isSecretHeader(name) || strings.HasPrefix(strings.ToLower(name), "nats-") {
+		lower := strings.ToLower(name)
+		if isSecretHeader(name) || strings.HasPrefix(lower, "nats-") || strings.HasPrefix(lower, "contact-sync-") {
 			continue
 		}
 		for _, value := range values {
@@ -112,15 +113,13 @@ func isSecretHeader(name string) bool {
 	return false
 }
 
+// lineBreaks replaces the characters that would end a header line.
+var lineBreaks = strings.NewReplacer("\r", " ", "\n", " ")
+
 // headerValue makes a value safe for a NATS header: one line, at most
 // maxHeaderValue bytes.
 func headerValue(value string) string {
-	value = strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
-		}
-		return r
-	}, value)
+	value = lineBreaks.Replace(value)
 	if len(value) > maxHeaderValue {
 		value = value[:maxHeaderValue]
 	}
