@@ -12,10 +12,12 @@ import (
 	"github.com/contact-sync/contact-sync/internal/topology"
 )
 
-// Delays between attempts to get the consumer back after losing it.
+// Delays between attempts to get the consumer back after losing it, and
+// after a failed pull.
 const (
 	consumerRetryInitial = 500 * time.Millisecond
 	consumerRetryMax     = 15 * time.Second
+	pullErrorPause       = 100 * time.Millisecond
 )
 
 // consume reads messages until ctx ends. When the message iterator closes
@@ -66,8 +68,12 @@ func (w *Worker) consumeOnce(ctx context.Context, invalid chan<- invalidMessage)
 		}
 		if err != nil {
 			// Missed heartbeats while NATS reconnects land here; the
-			// iterator keeps pulling once the connection is back.
+			// iterator keeps pulling once the connection is back. The
+			// pause keeps a failure that repeats at once from spinning.
 			w.retryLog.warn(err.Error(), noFields, "pulling messages failed; retrying")
+			if sleepContext(ctx, pullErrorPause) != nil {
+				return ctx.Err()
+			}
 			continue
 		}
 		w.handle(msg, invalid)
