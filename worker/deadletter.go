@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -107,7 +108,16 @@ func (w *Worker) publishDeadLetter(ctx context.Context, letter deadletter.Letter
 	ctx, cancel := context.WithTimeout(ctx, w.opts.PublishTimeout)
 	defer cancel()
 
-	if _, err := w.opts.JetStream.PublishMsg(ctx, deadletter.NewMsg(letter)); err != nil {
+	_, err := w.opts.JetStream.PublishMsg(ctx, deadletter.NewMsg(letter))
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// The original with dead-letter headers does not fit in one
+		// message. Store the letter without the body, which stays in the
+		// change stream at its sequence, rather than retry forever.
+		letter.OmittedBodySize = len(letter.Data)
+		letter.Data = nil
+		_, err = w.opts.JetStream.PublishMsg(ctx, deadletter.NewMsg(letter))
+	}
+	if err != nil {
 		return fmt.Errorf("publish dead letter for stream sequence %d on %s: %w", letter.Sequence, topology.DeadLetterSubject(letter.Reason), err)
 	}
 	return nil

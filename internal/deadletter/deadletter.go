@@ -28,6 +28,7 @@ const (
 	HeaderOriginalSequence = "Contact-Sync-Original-Sequence"
 	HeaderOriginalMsgID    = "Contact-Sync-Original-Msg-Id"
 	HeaderDeadLetteredAt   = "Contact-Sync-Dead-Lettered-At"
+	HeaderBodyOmitted      = "Contact-Sync-Body-Omitted"
 )
 
 // maxHeaderValue caps a header value taken from outside input, such as an
@@ -60,6 +61,11 @@ type Letter struct {
 	// Data and Header are the original message's body and headers.
 	Data   []byte
 	Header nats.Header
+
+	// OmittedBodySize is the size in bytes of an original body left out
+	// because the dead letter would exceed the server's max payload; 0
+	// when the body is included. The original stays in its stream.
+	OmittedBodySize int
 
 	// At is when the event was dead-lettered.
 	At time.Time
@@ -99,6 +105,9 @@ func NewMsg(letter Letter) *nats.Msg {
 	msg.Header.Set(HeaderOriginalSubject, headerValue(letter.Subject))
 	msg.Header.Set(HeaderOriginalSequence, strconv.FormatUint(letter.Sequence, 10))
 	msg.Header.Set(HeaderDeadLetteredAt, letter.At.UTC().Format(time.RFC3339Nano))
+	if letter.OmittedBodySize > 0 {
+		msg.Header.Set(HeaderBodyOmitted, strconv.Itoa(letter.OmittedBodySize))
+	}
 	return msg
 }
 
