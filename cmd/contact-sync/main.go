@@ -21,6 +21,8 @@ Usage:
                                 publish a CSV or JSONL batch import as events
   contact-sync demo [flags]     run the whole path on this machine: embedded NATS,
                                 a stand-in contact API and the shipped CRM export
+  contact-sync bench [--quick]  measure the worker against this machine's ceilings
+                                (make bench); appends the results to BENCHMARKS.md
   contact-sync help             show this text
 `
 
@@ -48,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runImport(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
