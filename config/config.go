@@ -42,6 +42,7 @@ type Config struct {
 	RetryMax      time.Duration `env:"CONTACT_SYNC_RETRY_MAX_INTERVAL" envDefault:"30s" help:"largest delay between retries, a Go duration"`
 	AckWait       time.Duration `env:"CONTACT_SYNC_ACK_WAIT" envDefault:"30s" help:"consumer ack wait, a Go duration of at least 1s"`
 	MaxAckPending int           `env:"CONTACT_SYNC_MAX_ACK_PENDING" envDefault:"20000" help:"most messages held unacked; at least 1"`
+	FetchBatch    int           `env:"CONTACT_SYNC_FETCH_BATCH" envDefault:"2000" help:"messages the client buffers ahead of the worker; at least 1"`
 	DrainTimeout  time.Duration `env:"CONTACT_SYNC_DRAIN_TIMEOUT" envDefault:"25s" help:"how long a shutdown waits for PUTs in flight, a Go duration"`
 
 	HTTPAddr  string `env:"CONTACT_SYNC_HTTP_ADDR" envDefault:"127.0.0.1:8080" help:"host:port of /metrics, /livez and /readyz; use :8080 in a container"`
@@ -151,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Concurrency < 1 {
 		add("CONTACT_SYNC_CONCURRENCY", "%d is invalid: expected an integer of at least 1", c.Concurrency)
+	}
+	if c.FetchBatch < 1 {
+		add("CONTACT_SYNC_FETCH_BATCH", "%d is invalid: expected an integer of at least 1", c.FetchBatch)
 	}
 	if c.MaxAckPending < 1 {
 		add("CONTACT_SYNC_MAX_ACK_PENDING", "%d is invalid: expected an integer of at least 1", c.MaxAckPending)

@@ -63,6 +63,7 @@ func TestLoadDefaults(t *testing.T) {
 		RetryMax:         30 * time.Second,
 		AckWait:          30 * time.Second,
 		MaxAckPending:    20000,
+		FetchBatch:       2000,
 		DrainTimeout:     25 * time.Second,
 		HTTPAddr:         "127.0.0.1:8080",
 		LogLevel:         "info",

@@ -242,7 +242,11 @@ func (c *Client) send(ctx context.Context, requestURL, contactID string, body []
 
 	answer, readErr := io.ReadAll(io.LimitReader(response.Body, c.opts.MaxResponseBytes))
 	attempt.Status = response.StatusCode
-	kind := classifyStatus(response.StatusCode, parseDetail(answer))
+	detail := ""
+	if response.StatusCode < 200 || response.StatusCode > 299 {
+		detail = parseDetail(answer)
+	}
+	kind := classifyStatus(response.StatusCode, detail)
 	if readErr != nil && kind == nil {
 		// The status said success but the answer broke off; the update may
 		// or may not be stored, and a retry is safe because a PUT is
@@ -260,7 +264,7 @@ func (c *Client) send(ctx context.Context, requestURL, contactID string, body []
 	if response.StatusCode == http.StatusTooManyRequests || response.StatusCode == http.StatusServiceUnavailable {
 		attempt.RetryAfter = parseRetryAfter(response.Header.Get("Retry-After"), time.Now())
 	}
-	attempt.Err = &StatusError{ContactID: contactID, Status: response.StatusCode, Detail: parseDetail(answer), Kind: kind}
+	attempt.Err = &StatusError{ContactID: contactID, Status: response.StatusCode, Detail: detail, Kind: kind}
 	return attempt
 }
 

@@ -46,8 +46,10 @@ type Options struct {
 	RateLimit float64
 
 	// RateBurst is how many requests may go at once above the steady rate;
-	// default 1. In any one-second window the API sees at most
-	// RateLimit + RateBurst requests.
+	// default 1. The limiter grants at most RateLimit + RateBurst requests
+	// in any one-second window. Network delays can shift arrival times at
+	// the API, so a request may land in a later window than its grant;
+	// keep rate + burst a little under the API's hard limit.
 	RateBurst int
 
 	// Timeout bounds one attempt, from sending the request to reading the

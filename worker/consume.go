@@ -49,7 +49,7 @@ func (w *Worker) consumeOnce(ctx context.Context, invalid chan<- invalidMessage)
 		return fmt.Errorf("get consumer: %w", err)
 	}
 
-	iterator, err := consumer.Messages(jetstream.PullMaxMessages(w.opts.FetchBatch))
+	iterator, err := consumer.Messages(jetstream.PullMaxMessagesWithBytesLimit(w.opts.FetchBatch, w.opts.FetchBytes))
 	if err != nil {
 		return fmt.Errorf("start pulling messages: %w", err)
 	}
@@ -84,12 +84,15 @@ func (w *Worker) consumeOnce(ctx context.Context, invalid chan<- invalidMessage)
 func (w *Worker) handle(msg jetstream.Msg, invalid chan<- invalidMessage) {
 	held := heldMessage{reply: msg.Reply()}
 	redelivered := false
+	var pending uint64
 	if metadata, err := msg.Metadata(); err == nil {
 		held.sequence = metadata.Sequence.Stream
 		redelivered = metadata.NumDelivered > 1
+		pending = metadata.NumPending
 	}
 	w.metrics.receivedEvent(redelivered)
 	w.metrics.heldDelta(1)
+	w.catchUp.observe(pending, w.metrics.heldCount.Load())
 
 	event, contactID, err := decodeMessage(msg.Subject(), msg.Data())
 	if err != nil {

@@ -24,7 +24,9 @@ type Sink interface {
 // Defaults of Options.
 const (
 	DefaultConcurrency     = 32
-	DefaultFetchBatch      = 500
+	DefaultFetchBatch      = 2000
+	DefaultFetchBytes      = 16 << 20
+	DefaultCatchUpLimit    = 2 * time.Second
 	DefaultAckWait         = 30 * time.Second
 	DefaultDrainTimeout    = 25 * time.Second
 	DefaultPublishTimeout  = 5 * time.Second
@@ -72,8 +74,22 @@ type Options struct {
 	// PUT; default 0 (send as soon as a sender and a rate token are free).
 	MergeWindow time.Duration
 
-	// FetchBatch is how many messages one pull request asks for; default 500.
+	// FetchBatch is how many messages the client buffers ahead of the
+	// worker; default 2000. A larger batch lets more events of a contact
+	// arrive before its PUT starts.
 	FetchBatch int
+
+	// FetchBytes caps the bytes the client buffers ahead; default 16 MiB.
+	FetchBytes int
+
+	// MaxAckPending must equal the consumer's max ack pending. When set,
+	// senders start no PUT while a backlog is still being fetched, until
+	// the worker holds nearly that many messages or CatchUpLimit passes,
+	// so that a contact's events merge into one PUT. 0 disables the wait.
+	MaxAckPending int
+
+	// CatchUpLimit bounds that wait; default 2s.
+	CatchUpLimit time.Duration
 
 	// AckWait must equal the consumer's ack wait; held messages get an
 	// in-progress ack every third of it. Default 30s.
@@ -97,6 +113,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.FetchBatch == 0 {
 		o.FetchBatch = DefaultFetchBatch
+	}
+	if o.CatchUpLimit == 0 {
+		o.CatchUpLimit = DefaultCatchUpLimit
+	}
+	if o.FetchBytes == 0 {
+		o.FetchBytes = DefaultFetchBytes
 	}
 	if o.AckWait == 0 {
 		o.AckWait = DefaultAckWait

@@ -41,10 +41,14 @@ type pendingContact struct {
 	readyAt time.Time
 }
 
+// catchUpPoll is how often a sender held by the catch-up gate looks again.
+const catchUpPoll = 5 * time.Millisecond
+
 // scheduler keeps the pending update of every contact and a FIFO queue of
 // contacts ready for a PUT. Safe for concurrent use.
 type scheduler struct {
 	mergeWindow time.Duration
+	catchUp     *catchUpGate
 
 	mu       sync.Mutex
 	contacts map[string]*pendingContact
@@ -52,9 +56,10 @@ type scheduler struct {
 	wake     chan struct{}
 }
 
-func newScheduler(mergeWindow time.Duration) *scheduler {
+func newScheduler(mergeWindow time.Duration, catchUp *catchUpGate) *scheduler {
 	return &scheduler{
 		mergeWindow: mergeWindow,
+		catchUp:     catchUp,
 		contacts:    make(map[string]*pendingContact),
 		wake:        make(chan struct{}, 1),
 	}
@@ -121,6 +126,11 @@ func refreshReply(pending *pendingContact, message heldMessage) bool {
 func (s *scheduler) enqueueLocked(pending *pendingContact) {
 	pending.queued = true
 	s.queue = append(s.queue, pending)
+	s.signalLocked()
+}
+
+// signalLocked wakes one waiting sender, or the next one to wait.
+func (s *scheduler) signalLocked() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -137,11 +147,20 @@ func (s *scheduler) next(ctx context.Context) (*pendingContact, error) {
 		if len(s.queue) > 0 {
 			head := s.queue[0]
 			wait = time.Until(head.readyAt)
-			if wait <= 0 {
+			if wait <= 0 && !s.catchUp.isOpen() {
+				wait = catchUpPoll
+			} else if wait <= 0 {
 				s.queue[0] = nil
 				s.queue = s.queue[1:]
 				head.queued = false
 				head.claimed = true
+
+				// The wake-up that brought this sender here was for
+				// one contact; pass one on to the next sender while
+				// contacts remain.
+				if len(s.queue) > 0 {
+					s.signalLocked()
+				}
 				s.mu.Unlock()
 				return head, nil
 			}

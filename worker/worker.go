@@ -10,6 +10,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// invalidQueueSize bounds the invalid messages waiting for their dead
+// letter; the intake blocks when it is full.
+const invalidQueueSize = 1024
+
 // ErrNotReady is returned by Ready, wrapped with the cause, while the
 // worker is not connected to NATS or not consuming.
 var ErrNotReady = errors.New("worker not ready")
@@ -24,6 +28,7 @@ type Worker struct {
 	retryLog  *changeLogger
 	scheduler *scheduler
 	streams   *streamHandle
+	catchUp   *catchUpGate
 
 	consuming atomic.Bool
 }
@@ -40,14 +45,20 @@ func New(opts Options) (*Worker, error) {
 		observer = NewObserver(opts.Logger, opts.Registerer)
 	}
 
+	var catchUp *catchUpGate
+	if opts.MaxAckPending > 0 {
+		catchUp = newCatchUpGate(opts.MaxAckPending, opts.FetchBatch, opts.CatchUpLimit)
+	}
+
 	worker := &Worker{
 		opts:      opts,
 		logger:    opts.Logger,
 		observer:  observer,
 		metrics:   observer.metrics,
 		retryLog:  observer.retryLog,
-		scheduler: newScheduler(opts.MergeWindow),
+		scheduler: newScheduler(opts.MergeWindow, catchUp),
 		streams:   &streamHandle{js: opts.JetStream, name: opts.Stream},
+		catchUp:   catchUp,
 	}
 	return worker, nil
 }
@@ -69,7 +80,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	defer stopDrainTimer()
 
-	invalid := make(chan invalidMessage, w.opts.FetchBatch)
+	invalid := make(chan invalidMessage, invalidQueueSize)
 	var background sync.WaitGroup
 	background.Go(func() { w.runSenders(ctx, drainCtx) })
 	background.Go(func() { w.runInvalidDeadLetters(drainCtx, invalid) })

@@ -61,17 +61,19 @@ func Start(cfg config.Config, logger zerolog.Logger, registry *prometheus.Regist
 
 	topologyOptions := topologyOptions(cfg)
 	contactWorker, err := worker.New(worker.Options{
-		Conn:         conn,
-		JetStream:    js,
-		Stream:       cfg.Stream,
-		Consumer:     consumerSource(js, cfg.Provision, topologyOptions),
-		Sink:         apiClient,
-		Logger:       logger,
-		Observer:     observer,
-		Concurrency:  cfg.Concurrency,
-		MergeWindow:  cfg.MergeWindow,
-		AckWait:      cfg.AckWait,
-		DrainTimeout: cfg.DrainTimeout,
+		Conn:          conn,
+		JetStream:     js,
+		Stream:        cfg.Stream,
+		Consumer:      consumerSource(js, cfg.Provision, topologyOptions),
+		Sink:          apiClient,
+		Logger:        logger,
+		Observer:      observer,
+		Concurrency:   cfg.Concurrency,
+		MergeWindow:   cfg.MergeWindow,
+		FetchBatch:    cfg.FetchBatch,
+		MaxAckPending: cfg.MaxAckPending,
+		AckWait:       cfg.AckWait,
+		DrainTimeout:  cfg.DrainTimeout,
 	})
 	if err != nil {
 		conn.Close()
