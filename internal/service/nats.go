@@ -15,6 +15,12 @@ import (
 // background, so that the worker starts, reports not-ready, and catches up
 // once NATS is reachable.
 func connectNATS(cfg config.Config, logger zerolog.Logger) (*nats.Conn, error) {
+	redactedURL := fmt.Sprint(cfg.LogFields()["nats_url"])
+
+	// lastConnectErr keeps a rejected certificate or credential, which
+	// fails every attempt the same way, to one error line. nats.go runs
+	// these callbacks on one goroutine, so it needs no lock.
+	var lastConnectErr string
 	options := []nats.Option{
 		nats.Name("contact-sync"),
 		nats.MaxReconnects(-1),
@@ -28,9 +34,23 @@ func connectNATS(cfg config.Config, logger zerolog.Logger) (*nats.Conn, error) {
 			}
 			logger.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),
+		nats.ConnectHandler(func(*nats.Conn) { lastConnectErr = "" }),
 		nats.ReconnectHandler(func(conn *nats.Conn) {
+			lastConnectErr = ""
 			logger.Info().Str("server", conn.ConnectedUrlRedacted()).Msg("reconnected to NATS")
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err.Error() == lastConnectErr {
+				logger.Debug().Err(err).Msg("connecting to NATS failed again; retrying")
+				return
+			}
+			lastConnectErr = err.Error()
+			logger.Error().Err(err).Str("nats_url", redactedURL).Msg("connecting to NATS failed; retrying")
+		}),
+		// Without this, nats.go closes the connection for good after the
+		// server rejects the credentials twice, and the worker would stay
+		// not ready until restarted even once the credentials are fixed.
+		nats.IgnoreAuthErrorAbort(),
 		nats.ErrorHandler(func(_ *nats.Conn, subscription *nats.Subscription, err error) {
 			event := logger.Error().Err(err)
 			if subscription != nil {
