@@ -22,6 +22,7 @@ test: vet
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./internal/contact/
 	$(GO) test -run '^$$' -fuzz '^FuzzMerge$$' -fuzztime $(FUZZTIME) ./internal/contact/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChangesValidity$$' -fuzztime $(FUZZTIME) ./internal/contact/
 
 # The whole path on this machine: embedded NATS, a stand-in contact API and
 # the shipped CRM export.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -30,12 +31,30 @@ type Event struct {
 	Changes Changes
 }
 
-// rawEvent mirrors the event's JSON object before validation.
+// DecodeEvent and DecodeChanges validate a body with scanner, which returns
+// the spans of members and elements, and decode values from those spans.
+// They call encoding/json only to decode strings with escape sequences and
+// to word the error for a body that is not valid JSON or has a member of
+// the wrong type. Those errors therefore read as they did when every event
+// went through json.Unmarshal.
+
+// rawEvent is the event's JSON object as encoding/json decodes it.
+// DecodeEvent uses it only to word syntax and type errors (see decodeError).
 type rawEvent struct {
 	EventID    *string         `json:"event_id"`
 	ContactID  *string         `json:"contact_id"`
 	OccurredAt *string         `json:"occurred_at"`
 	Changes    json.RawMessage `json:"changes"`
+}
+
+// eventMembers holds the members of an event that DecodeEvent reads, as
+// spans of the body. A string member is nil when it is absent or null, and
+// changes is nil only when it is absent.
+type eventMembers struct {
+	eventID    []byte
+	contactID  []byte
+	occurredAt []byte
+	changes    []byte
 }
 
 // DecodeEvent decodes and validates one event body. Every error wraps
@@ -49,45 +68,117 @@ func DecodeEvent(data []byte) (Event, error) {
 		return Event{}, err
 	}
 
-	var raw rawEvent
-	if err := unmarshalObject(data, &raw, "event"); err != nil {
+	body := bytes.TrimSpace(data)
+	if err := checkObject(body, "event"); err != nil {
 		return Event{}, err
 	}
+	members, ok := scanEvent(body)
+	if !ok {
+		return Event{}, decodeError(body, &rawEvent{}, "event")
+	}
 
-	if raw.EventID == nil || *raw.EventID == "" {
+	var eventID string
+	if members.eventID != nil {
+		eventID = unquote(members.eventID)
+	}
+	if eventID == "" {
 		return Event{}, fmt.Errorf("event_id is missing: %w", ErrInvalidEvent)
 	}
-	if raw.ContactID == nil {
+	if members.contactID == nil {
 		return Event{}, fmt.Errorf("contact_id is missing: %w", ErrInvalidEvent)
 	}
-	contactID, err := ParseID(*raw.ContactID)
+	contactID, err := ParseID(unquote(members.contactID))
 	if err != nil {
 		return Event{}, err
 	}
 
-	if raw.OccurredAt == nil {
+	if members.occurredAt == nil {
 		return Event{}, fmt.Errorf("occurred_at is missing: %w", ErrInvalidEvent)
 	}
-	occurredAt, err := time.Parse(time.RFC3339Nano, *raw.OccurredAt)
+	occurredAtText := unquote(members.occurredAt)
+	occurredAt, err := time.Parse(time.RFC3339Nano, occurredAtText)
 	if err != nil {
-		return Event{}, fmt.Errorf("occurred_at %q is not an RFC 3339 time: %w", truncate(*raw.OccurredAt), ErrInvalidEvent)
+		return Event{}, fmt.Errorf("occurred_at %q is not an RFC 3339 time: %w", truncate(occurredAtText), ErrInvalidEvent)
 	}
 
-	if raw.Changes == nil {
+	if members.changes == nil {
 		return Event{}, fmt.Errorf("changes is missing: %w", ErrInvalidEvent)
 	}
-	changes, err := DecodeChanges(raw.Changes)
+	changes, err := DecodeChanges(members.changes)
 	if err != nil {
 		return Event{}, err
 	}
 
 	event := Event{
-		EventID:    *raw.EventID,
+		EventID:    eventID,
 		ContactID:  contactID,
 		OccurredAt: occurredAt,
 		Changes:    changes,
 	}
 	return event, nil
+}
+
+// scanEvent validates the event body, which starts with '{', and returns
+// the members DecodeEvent reads. It returns false when the body is not
+// valid JSON or when event_id, contact_id or occurred_at is neither a string
+// nor null, which are the cases in which json.Unmarshal into a rawEvent
+// fails.
+func scanEvent(body []byte) (eventMembers, bool) {
+	var members eventMembers
+	typesValid := true
+	s := scanner{data: body}
+	for m := range s.members(1) {
+		name := m.name()
+		if isEventMember(name, "changes") {
+			members.changes = m.value
+			continue
+		}
+
+		var target *[]byte
+		switch {
+		case isEventMember(name, "event_id"):
+			target = &members.eventID
+		case isEventMember(name, "contact_id"):
+			target = &members.contactID
+		case isEventMember(name, "occurred_at"):
+			target = &members.occurredAt
+		default:
+			continue
+		}
+
+		// As with encoding/json and a *string, a later duplicate replaces
+		// an earlier one, and null resets the member to absent.
+		switch m.value[0] {
+		case '"':
+			*target = m.value
+		case 'n':
+			*target = nil
+		default:
+			typesValid = false
+		}
+	}
+	return members, s.finish() && typesValid
+}
+
+// isEventMember reports whether a top-level member name selects the member
+// want. encoding/json matches struct fields without regard to case, as
+// bytes.EqualFold does, so DecodeEvent accepts "Event_ID" as before.
+func isEventMember(name []byte, want string) bool {
+	return string(name) == want || bytes.EqualFold(name, []byte(want))
+}
+
+// changesFieldNames lists the known members of a changes object in name
+// order. DecodeChanges checks them in this order, so that an update with
+// several invalid members always gets the error of the same member.
+var changesFieldNames = [...]string{
+	fieldDynamicFields,
+	fieldEmail,
+	fieldEntityID,
+	fieldHasCustomerPortal,
+	fieldName,
+	fieldPhone,
+	fieldServicePointIDs,
+	fieldSurname,
 }
 
 // DecodeChanges decodes and validates a partial update: the changes object
@@ -102,47 +193,85 @@ func DecodeEvent(data []byte) (Event, error) {
 //
 // Any other member is rejected rather than passed through, so that a typo
 // in a producer is seen at once instead of being silently dropped or sent.
+// When a member appears twice, the later one is used.
 func DecodeChanges(data []byte) (Changes, error) {
-	var members map[string]json.RawMessage
-	if err := unmarshalObject(data, &members, "changes"); err != nil {
+	body := bytes.TrimSpace(data)
+	if err := checkObject(body, "changes"); err != nil {
 		return Changes{}, err
+	}
+	values, unknown, ok := scanChanges(body)
+	if !ok {
+		return Changes{}, decodeError(body, &map[string]json.RawMessage{}, "changes")
 	}
 
 	var changes Changes
-	var unknown []string
-	for _, name := range sortedKeys(members) {
-		value := members[name]
-		var err error
-		switch name {
-		case fieldName:
-			changes.Name, err = decodeString(name, value)
-		case fieldSurname:
-			changes.Surname, err = decodeString(name, value)
-		case fieldEmail:
-			changes.Email, err = decodeString(name, value)
-		case fieldPhone:
-			changes.Phone, err = decodeString(name, value)
-		case fieldEntityID:
-			changes.EntityID, err = decodeUUID(name, value)
-		case fieldHasCustomerPortal:
-			changes.HasCustomerPortal, err = decodeBool(name, value)
-		case fieldServicePointIDs:
-			changes.ServicePointIDs, err = decodeUUIDList(name, value)
-		case fieldDynamicFields:
-			err = decodeDynamicFields(value, &changes)
-		default:
-			unknown = append(unknown, name)
+	for i, name := range changesFieldNames {
+		if values[i] == nil {
+			continue
 		}
-		if err != nil {
+		if err := decodeMember(name, values[i], &changes); err != nil {
 			return Changes{}, err
 		}
 	}
 
 	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		unknown = slices.Compact(unknown)
 		return Changes{}, fmt.Errorf("changes has unknown fields %s (known: name, surname, entity_id, email, phone, has_customer_portal, service_point_id_list, dynamic_field_list): %w",
 			quoteList(unknown), ErrInvalidEvent)
 	}
 	return changes, nil
+}
+
+// scanChanges validates a changes object, which starts with '{', and
+// returns the value of each known member, indexed as changesFieldNames, and
+// the names of the unknown members. It returns false when body is not
+// valid JSON.
+func scanChanges(body []byte) (values [len(changesFieldNames)][]byte, unknown []string, ok bool) {
+	s := scanner{data: body}
+	for m := range s.members(1) {
+		name := m.name()
+		index := changesFieldIndex(name)
+		if index < 0 {
+			unknown = append(unknown, string(name))
+			continue
+		}
+		values[index] = m.value
+	}
+	return values, unknown, s.finish()
+}
+
+func changesFieldIndex(name []byte) int {
+	for i, known := range changesFieldNames {
+		if string(name) == known {
+			return i
+		}
+	}
+	return -1
+}
+
+// decodeMember decodes the value of the known member name into changes.
+func decodeMember(name string, value []byte, changes *Changes) error {
+	var err error
+	switch name {
+	case fieldName:
+		changes.Name, err = decodeString(name, value)
+	case fieldSurname:
+		changes.Surname, err = decodeString(name, value)
+	case fieldEmail:
+		changes.Email, err = decodeString(name, value)
+	case fieldPhone:
+		changes.Phone, err = decodeString(name, value)
+	case fieldEntityID:
+		changes.EntityID, err = decodeUUID(name, value)
+	case fieldHasCustomerPortal:
+		changes.HasCustomerPortal, err = decodeBool(name, value)
+	case fieldServicePointIDs:
+		changes.ServicePointIDs, err = decodeUUIDList(name, value)
+	case fieldDynamicFields:
+		err = decodeDynamicFields(value, changes)
+	}
+	return err
 }
 
 // checkBody rejects bodies that cannot be a JSON object of sane size.
@@ -162,39 +291,50 @@ func checkBody(data []byte) error {
 	return nil
 }
 
-// unmarshalObject decodes a JSON object, naming what was expected when the
-// value is not an object.
-func unmarshalObject(data []byte, target any, what string) error {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		if json.Valid(trimmed) {
-			return fmt.Errorf("%s is %s, not a JSON object: %w", what, jsonKind(trimmed), ErrInvalidEvent)
-		}
-		return fmt.Errorf("%s is not valid JSON: %w", what, ErrInvalidEvent)
+// checkObject rejects a trimmed body that does not start an object, naming
+// what was expected and what the body is instead.
+func checkObject(body []byte, what string) error {
+	if len(body) > 0 && body[0] == '{' {
+		return nil
 	}
-
-	if err := json.Unmarshal(trimmed, target); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return fmt.Errorf("%s member %s must be a %s, got a JSON %s: %w", what, typeErr.Field, typeErr.Type.Kind(), typeErr.Value, ErrInvalidEvent)
-		}
-		return fmt.Errorf("%s is not valid JSON (%v): %w", what, err, ErrInvalidEvent)
+	if json.Valid(body) {
+		return fmt.Errorf("%s is %s, not a JSON object: %w", what, jsonKind(body), ErrInvalidEvent)
 	}
-	return nil
+	return fmt.Errorf("%s is not valid JSON: %w", what, ErrInvalidEvent)
 }
 
-func decodeString(name string, value json.RawMessage) (Field[string], error) {
+// decodeError returns the error for an object that the scanner rejected.
+// It decodes body into target with encoding/json, as DecodeEvent and
+// DecodeChanges once did for every body, so that the error quotes
+// encoding/json's description of the syntax or type error.
+func decodeError(body []byte, target any, what string) error {
+	err := json.Unmarshal(body, target)
+
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Errorf("%s member %s must be a %s, got a JSON %s: %w", what, typeErr.Field, typeErr.Type.Kind(), typeErr.Value, ErrInvalidEvent)
+	case err != nil:
+		return fmt.Errorf("%s is not valid JSON (%v): %w", what, err, ErrInvalidEvent)
+	default:
+		// The scanner accepts the same texts as encoding/json
+		// (FuzzDecodeChangesValidity checks this), so this is not reached.
+		// It keeps a disagreement from accepting the body.
+		return fmt.Errorf("%s is not valid JSON: %w", what, ErrInvalidEvent)
+	}
+}
+
+func decodeString(name string, value []byte) (Field[string], error) {
 	if isNull(value) {
 		return Cleared[string](), nil
 	}
-	var s string
-	if err := json.Unmarshal(value, &s); err != nil {
+	if value[0] != '"' {
 		return Field[string]{}, typeError(name, "a string", value)
 	}
-	return SetTo(s), nil
+	return SetTo(unquote(value)), nil
 }
 
-func decodeUUID(name string, value json.RawMessage) (Field[string], error) {
+func decodeUUID(name string, value []byte) (Field[string], error) {
 	field, err := decodeString(name, value)
 	if err != nil || field.Null {
 		return field, err
@@ -206,107 +346,186 @@ func decodeUUID(name string, value json.RawMessage) (Field[string], error) {
 	return SetTo(id), nil
 }
 
-func decodeBool(name string, value json.RawMessage) (Field[bool], error) {
-	if isNull(value) {
+func decodeBool(name string, value []byte) (Field[bool], error) {
+	switch string(value) {
+	case "null":
 		return Cleared[bool](), nil
+	case "true":
+		return SetTo(true), nil
+	case "false":
+		return SetTo(false), nil
 	}
-	var b bool
-	if err := json.Unmarshal(value, &b); err != nil {
-		return Field[bool]{}, typeError(name, "a boolean", value)
-	}
-	return SetTo(b), nil
+	return Field[bool]{}, typeError(name, "a boolean", value)
 }
 
-func decodeUUIDList(name string, value json.RawMessage) (Field[[]string], error) {
+func decodeUUIDList(name string, value []byte) (Field[[]string], error) {
 	if isNull(value) {
 		return Cleared[[]string](), nil
 	}
-	var list []string
-	if err := json.Unmarshal(value, &list); err != nil {
+	if value[0] != '[' {
 		return Field[[]string]{}, typeError(name, "an array of UUID strings", value)
 	}
-	ids := make([]string, len(list))
-	for i, s := range list {
-		id, err := ParseID(s)
+
+	// Every element must be a string before any is parsed as a UUID, so
+	// that a number after an invalid UUID is reported as a type error.
+	// A null element is an empty string, as encoding/json decodes it into
+	// a []string, and so fails as an invalid UUID.
+	ids := []string{}
+	list := scanner{data: value}
+	for element := range list.elements(1) {
+		switch element[0] {
+		case '"':
+			ids = append(ids, unquote(element))
+		case 'n':
+			ids = append(ids, "")
+		default:
+			return Field[[]string]{}, typeError(name, "an array of UUID strings", value)
+		}
+	}
+
+	for i, text := range ids {
+		id, err := ParseID(text)
 		if err != nil {
-			return Field[[]string]{}, fmt.Errorf("%s[%d] %q is not a UUID: %w", name, i, truncate(s), ErrInvalidEvent)
+			return Field[[]string]{}, fmt.Errorf("%s[%d] %q is not a UUID: %w", name, i, truncate(text), ErrInvalidEvent)
 		}
 		ids[i] = id
 	}
 	return SetTo(ids), nil
 }
 
-// rawDynamicField mirrors one dynamic_field_list entry before validation.
+func decodeDynamicFields(value []byte, changes *Changes) error {
+	if isNull(value) {
+		changes.ClearDynamicFields = true
+		return nil
+	}
+	if value[0] != '[' {
+		return typeError(fieldDynamicFields, `an array of {"key", "value"} objects`, value)
+	}
+
+	// scanChanges has validated the value, so the scanner finds no syntax
+	// error here, and the loop ends after the last entry unless an entry
+	// is rejected.
+	list := scanner{data: value}
+	index := 0
+	for entry := range list.elements(1) {
+		field, err := decodeDynamicField(index, entry)
+		if err != nil {
+			return err
+		}
+		changes.setDynamicField(field)
+		index++
+	}
+	return nil
+}
+
+// rawDynamicField is one dynamic_field_list entry as encoding/json decodes
+// it. decodeDynamicField uses it only to word a type error.
 type rawDynamicField struct {
 	Key   *string         `json:"key"`
 	Value json.RawMessage `json:"value"`
 }
 
-func decodeDynamicFields(value json.RawMessage, changes *Changes) error {
-	if isNull(value) {
-		changes.ClearDynamicFields = true
-		return nil
+// decodeDynamicField decodes entry number index of dynamic_field_list. An
+// absent value is null. When a member appears twice, the later one is used.
+func decodeDynamicField(index int, entry []byte) (DynamicField, error) {
+	// encoding/json decodes null into a nil map, which has no key.
+	if isNull(entry) {
+		return DynamicField{}, fmt.Errorf("%s[%d] has no key: %w", fieldDynamicFields, index, ErrInvalidEvent)
+	}
+	if entry[0] != '{' {
+		return DynamicField{}, fmt.Errorf("%s[%d] is %s, not an object: %w", fieldDynamicFields, index, jsonKind(entry), ErrInvalidEvent)
 	}
 
-	var entries []json.RawMessage
-	if err := json.Unmarshal(value, &entries); err != nil {
-		return typeError(fieldDynamicFields, `an array of {"key", "value"} objects`, value)
-	}
-	for i, entry := range entries {
-		var members map[string]json.RawMessage
-		if err := json.Unmarshal(entry, &members); err != nil {
-			return fmt.Errorf("%s[%d] is %s, not an object: %w", fieldDynamicFields, i, jsonKind(entry), ErrInvalidEvent)
-		}
-		for name := range members {
-			if name != "key" && name != "value" {
-				return fmt.Errorf("%s[%d] has unknown member %q (known: key, value): %w", fieldDynamicFields, i, truncate(name), ErrInvalidEvent)
+	var key, value []byte
+	replacedKeyInvalid := false
+	object := scanner{data: entry}
+	for m := range object.members(1) {
+		switch name := m.name(); string(name) {
+		case "key":
+			if key != nil && !isJSONString(key) && !isNull(key) {
+				replacedKeyInvalid = true
 			}
+			key = m.value
+		case "value":
+			value = m.value
+		default:
+			return DynamicField{}, fmt.Errorf("%s[%d] has unknown member %q (known: key, value): %w", fieldDynamicFields, index, truncate(string(name)), ErrInvalidEvent)
 		}
-
-		keyValue, hasKey := members["key"]
-		if !hasKey {
-			return fmt.Errorf("%s[%d] has no key: %w", fieldDynamicFields, i, ErrInvalidEvent)
-		}
-		if !isJSONString(keyValue) {
-			return fmt.Errorf("%s[%d].key must be a string, got %s: %w", fieldDynamicFields, i, jsonKind(keyValue), ErrInvalidEvent)
-		}
-
-		var raw rawDynamicField
-		if err := json.Unmarshal(entry, &raw); err != nil {
-			return fmt.Errorf("%s[%d] is not valid (%v): %w", fieldDynamicFields, i, err, ErrInvalidEvent)
-		}
-		if *raw.Key == "" {
-			return fmt.Errorf("%s[%d] has an empty key: %w", fieldDynamicFields, i, ErrInvalidEvent)
-		}
-
-		changes.setDynamicField(DynamicField{Key: *raw.Key, Value: compact(raw.Value)})
 	}
-	return nil
+
+	if key == nil {
+		return DynamicField{}, fmt.Errorf("%s[%d] has no key: %w", fieldDynamicFields, index, ErrInvalidEvent)
+	}
+	if !isJSONString(key) {
+		return DynamicField{}, fmt.Errorf("%s[%d].key must be a string, got %s: %w", fieldDynamicFields, index, jsonKind(key), ErrInvalidEvent)
+	}
+
+	// encoding/json fails on a key that is neither a string nor null even
+	// when a later duplicate key replaces it.
+	if replacedKeyInvalid {
+		err := json.Unmarshal(entry, &rawDynamicField{})
+		return DynamicField{}, fmt.Errorf("%s[%d] is not valid (%v): %w", fieldDynamicFields, index, err, ErrInvalidEvent)
+	}
+
+	keyText := unquote(key)
+	if keyText == "" {
+		return DynamicField{}, fmt.Errorf("%s[%d] has an empty key: %w", fieldDynamicFields, index, ErrInvalidEvent)
+	}
+	return DynamicField{Key: keyText, Value: compact(value)}, nil
 }
 
-// compact returns the JSON value without insignificant spaces, and null for
-// an absent value, so that equal values compare equal byte for byte.
-func compact(value json.RawMessage) json.RawMessage {
+// compact returns a copy of the JSON value without insignificant spaces, and
+// null for an absent value, so that equal values compare equal byte for
+// byte. The copy keeps the decoded event from pinning the caller's buffer.
+func compact(value []byte) json.RawMessage {
 	if len(value) == 0 {
 		return json.RawMessage("null")
 	}
+
+	// A value without a space, tab or line break anywhere is already
+	// compact, which is the common case.
+	if !bytes.ContainsAny(value, " \t\r\n") {
+		return bytes.Clone(value)
+	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, value); err != nil {
-		return value
+		return bytes.Clone(value)
 	}
 	return buf.Bytes()
 }
 
-func isNull(value json.RawMessage) bool {
-	return string(bytes.TrimSpace(value)) == "null"
+// isNull reports whether a value span from the scanner, which has no
+// surrounding spaces, is null.
+func isNull(value []byte) bool {
+	return string(value) == "null"
 }
 
-func isJSONString(value json.RawMessage) bool {
-	trimmed := bytes.TrimSpace(value)
-	return len(trimmed) > 0 && trimmed[0] == '"'
+func isJSONString(value []byte) bool {
+	return len(value) > 0 && value[0] == '"'
 }
 
-func typeError(name, expected string, value json.RawMessage) error {
+// unquote decodes a valid JSON string literal, quotes included.
+func unquote(quoted []byte) string {
+	if content, ok := plainContent(quoted); ok {
+		return string(content)
+	}
+
+	// encoding/json decodes escape sequences and replaces invalid UTF-8
+	// and lone surrogates with U+FFFD.
+	var s string
+	_ = json.Unmarshal(quoted, &s) // the scanner validated quoted, so this cannot fail
+	return s
+}
+
+// plainContent returns the text between the quotes of a valid JSON string
+// literal, and whether that text is the decoded string: true when it has
+// no escape sequence and is valid UTF-8.
+func plainContent(quoted []byte) ([]byte, bool) {
+	content := quoted[1 : len(quoted)-1]
+	return content, bytes.IndexByte(content, '\\') < 0 && utf8.Valid(content)
+}
+
+func typeError(name, expected string, value []byte) error {
 	return fmt.Errorf("%s must be %s or null, got %s: %w", name, expected, jsonKind(value), ErrInvalidEvent)
 }
 
