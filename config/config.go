@@ -31,7 +31,7 @@ type Config struct {
 	APIBaseURL    string        `env:"CONTACT_SYNC_API_BASE_URL" help:"contact API base URL, http(s)://host[/prefix]; required"`
 	APIPath       string        `env:"CONTACT_SYNC_API_PATH" envDefault:"/contact/{contact_id}/" help:"path template appended to the base URL; must contain {contact_id}"`
 	APIToken      string        `env:"CONTACT_SYNC_API_TOKEN" help:"bearer token; set this or CONTACT_SYNC_API_TOKEN_FILE"`
-	APITokenFile  string        `env:"CONTACT_SYNC_API_TOKEN_FILE" help:"file holding the bearer token, re-read after a 401 (for rotated Kubernetes Secrets)"`
+	APITokenFile  string        `env:"CONTACT_SYNC_API_TOKEN_FILE" help:"file holding the bearer token, re-read after a 401 or 403 (for rotated Kubernetes Secrets)"`
 	APITimeout    time.Duration `env:"CONTACT_SYNC_API_TIMEOUT" envDefault:"10s" help:"timeout of one request, a Go duration such as 10s"`
 	APICAFile     string        `env:"CONTACT_SYNC_API_CA_FILE" help:"PEM bundle of extra CAs trusted for HTTPS to the API"`
 	RateLimit     float64       `env:"CONTACT_SYNC_RATE_LIMIT" envDefault:"10" help:"requests per second to the API for the whole process, retries included; 0 means unlimited"`

@@ -80,6 +80,7 @@ func (w *Worker) deadLetterFailedUpdate(ctx context.Context, contactID string, m
 			err = w.publishDeadLetter(ctx, letter)
 		}
 		if err != nil {
+			w.metrics.deadLettered(failure.reason, i)
 			w.deadLetterFailed(err, letter, messages[i:])
 			return
 		}

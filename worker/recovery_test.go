@@ -125,3 +125,32 @@ func TestWorkerNotReadyWhileTokenRefused(t *testing.T) {
 	}
 	h.assertConverged(events, contacts)
 }
+
+func TestWorkerShutdownWithBacklogNaksRest(t *testing.T) {
+	h := newHarness(t, harnessOptions{concurrency: 4, rateLimit: 5, rateBurst: 1, drainTimeout: time.Second})
+	contacts := eventgen.ContactIDs(200)
+	if err := h.api.AddContacts(contacts...); err != nil {
+		t.Fatalf("add contacts: %v", err)
+	}
+	events := eventgen.New(3).Events(contacts, 200)
+	h.publish(events)
+	h.start()
+	waitFor(t, 10*time.Second, func() bool { return h.worker.Stats().EventsReceived >= 200 }, func() string { return "every event received" })
+
+	// At 5 PUTs per second most contacts are still queued: the shutdown
+	// must start no new PUT, finish within the drain timeout and return
+	// every held message to JetStream.
+	h.stop()
+	stats := h.worker.Stats()
+	if stats.Held != 0 {
+		t.Errorf("messages still held after Run returned = %d, want 0", stats.Held)
+	}
+	if requests := h.api.Stats().Requests; requests > 20 {
+		t.Errorf("API got %d requests during a shutdown of a 5-per-second worker, want only those started before it", requests)
+	}
+
+	h.opts.rateLimit = 0
+	h.start()
+	h.waitConsumerSettled(60 * time.Second)
+	h.assertConverged(events, contacts)
+}

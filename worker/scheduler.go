@@ -142,6 +142,11 @@ func (s *scheduler) signalLocked() {
 // ends first.
 func (s *scheduler) next(ctx context.Context) (*pendingContact, error) {
 	for {
+		// A shutdown starts no new PUT, even with contacts ready.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+
 		s.mu.Lock()
 		wait := time.Duration(-1)
 		if len(s.queue) > 0 {

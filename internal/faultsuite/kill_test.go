@@ -24,13 +24,13 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	f.provisionStreams()
 	f.publish(events)
 
-	// From the 300th request on, every request waits at the stand-in until
+	// From the 50th request on, every request waits at the stand-in until
 	// the worker is dead; then it is applied.
 	release := make(chan struct{})
 	releaseHeld := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(releaseHeld)
 	f.api.SetFault(func(request contactapi.FaultRequest) contactapi.Fault {
-		if request.Seq > 300 {
+		if request.Seq > 50 {
 			<-release
 		}
 		return contactapi.Fault{}
