@@ -113,12 +113,21 @@ func (w *Worker) handle(msg jetstream.Msg, invalid chan<- invalidMessage) {
 			w.metrics.heldDelta(-1)
 			return
 		}
-		if err := w.appendLaterEvents(event.ContactID, held.sequence, &event.Changes); err != nil {
+		if w.scheduler.holdIfReplayed(event.ContactID, held) {
+			w.metrics.mergedEvent()
+			return
+		}
+		last, err := w.appendLaterEvents(event.ContactID, held.sequence, &event.Changes)
+		if err != nil {
 			w.logger.Error().Err(err).Str("contact_id", event.ContactID).Uint64("stream_seq", held.sequence).
 				Dur("retry_in", w.opts.DeadLetterRetry).Msg("reading the later events of a redelivered event failed; event nakked")
 			w.nak([]heldMessage{held}, w.opts.DeadLetterRetry)
 			return
 		}
+		if w.scheduler.addReplayed(event.ContactID, &event.Changes, held, last) == addMerged {
+			w.metrics.mergedEvent()
+		}
+		return
 	}
 
 	if w.scheduler.add(event.ContactID, &event.Changes, held) == addMerged {
@@ -139,26 +148,29 @@ const maxLaterEvents = 10000
 // with each field's newest value, as the fold of the stream does. The
 // later events are applied again when they arrive themselves, which
 // changes nothing.
-func (w *Worker) appendLaterEvents(contactID string, sequence uint64, changes *contact.Changes) error {
+//
+// It returns the stream sequence of the last event read, or sequence when
+// there is none.
+func (w *Worker) appendLaterEvents(contactID string, sequence uint64, changes *contact.Changes) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.opts.PublishTimeout)
 	defer cancel()
 
 	stream, err := w.streams.get(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 
 	subject := topology.ChangesSubject(contactID)
-	next := sequence + 1
+	last := sequence
 	for range maxLaterEvents {
-		message, err := stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subject))
+		message, err := stream.GetMsg(ctx, last+1, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil
+			return last, nil
 		}
 		if err != nil {
-			return fmt.Errorf("read the event after stream sequence %d on %s: %w", next, subject, err)
+			return 0, fmt.Errorf("read the event after stream sequence %d on %s: %w", last, subject, err)
 		}
-		next = message.Sequence + 1
+		last = message.Sequence
 
 		later, err := contact.DecodeEvent(message.Data)
 		if err != nil {
@@ -166,7 +178,7 @@ func (w *Worker) appendLaterEvents(contactID string, sequence uint64, changes *c
 		}
 		changes.Merge(&later.Changes)
 	}
-	return fmt.Errorf("contact %s has more than %d events after stream sequence %d", contactID, maxLaterEvents, sequence)
+	return 0, fmt.Errorf("contact %s has more than %d events after stream sequence %d", contactID, maxLaterEvents, sequence)
 }
 
 // decodeMessage decodes an event and checks that its contact_id matches the

@@ -39,6 +39,11 @@ type pendingContact struct {
 
 	// readyAt is when the merge window of the pending update ends.
 	readyAt time.Time
+
+	// replayFirst and replayLast are the stream sequences of a redelivered
+	// event and of the last later event read back after it, when changes
+	// ends with that replay; both 0 otherwise.
+	replayFirst, replayLast uint64
 }
 
 // catchUpPoll is how often a sender held by the catch-up gate looks again.
@@ -97,6 +102,37 @@ func (s *scheduler) add(contactID string, changes *contact.Changes, message held
 		s.enqueueLocked(pending)
 	}
 	return result
+}
+
+// addReplayed is add for a redelivered event whose changes are followed by
+// those of every later event of its contact, up to stream sequence last.
+func (s *scheduler) addReplayed(contactID string, changes *contact.Changes, message heldMessage, last uint64) addResult {
+	result := s.add(contactID, changes, message)
+
+	s.mu.Lock()
+	pending := s.contacts[contactID]
+	pending.replayFirst, pending.replayLast = message.sequence, last
+	s.mu.Unlock()
+	return result
+}
+
+// holdIfReplayed holds a redelivered message without merging it when the
+// pending update already ends with a replay that contains it and every
+// later event: merging it again would change nothing, and skipping it
+// saves reading the stream once per message.
+func (s *scheduler) holdIfReplayed(contactID string, message heldMessage) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	pending, exists := s.contacts[contactID]
+	if !exists || pending.replayFirst == 0 {
+		return false
+	}
+	if message.sequence <= pending.replayFirst || message.sequence > pending.replayLast {
+		return false
+	}
+	pending.messages = append(pending.messages, message)
+	return true
 }
 
 // refreshIfHeld renews the reply subject of a held message that JetStream
@@ -206,6 +242,7 @@ func (s *scheduler) take(pending *pendingContact) contact.Changes {
 
 	changes := pending.changes
 	pending.changes = contact.Changes{}
+	pending.replayFirst, pending.replayLast = 0, 0
 	pending.sending = pending.messages
 	pending.messages = nil
 	return changes
