@@ -36,12 +36,12 @@ type Config struct {
 	APICAFile     string        `env:"CONTACT_SYNC_API_CA_FILE" help:"PEM bundle of extra CAs trusted for HTTPS to the API"`
 	RateLimit     float64       `env:"CONTACT_SYNC_RATE_LIMIT" envDefault:"10" help:"requests per second to the API for the whole process, retries included; 0 means unlimited"`
 	RateBurst     int           `env:"CONTACT_SYNC_RATE_BURST" envDefault:"5" help:"requests allowed at once above the rate; at least 1"`
-	Concurrency   int           `env:"CONTACT_SYNC_CONCURRENCY" envDefault:"32" help:"most PUTs in flight at once; at least 1"`
+	Concurrency   int           `env:"CONTACT_SYNC_CONCURRENCY" envDefault:"32" help:"maximum number of PUTs in flight at once; at least 1"`
 	MergeWindow   time.Duration `env:"CONTACT_SYNC_MERGE_WINDOW" envDefault:"0s" help:"how long a contact's first pending event waits for more to merge, a Go duration"`
 	RetryInitial  time.Duration `env:"CONTACT_SYNC_RETRY_INITIAL_INTERVAL" envDefault:"500ms" help:"first delay between retries, a Go duration"`
-	RetryMax      time.Duration `env:"CONTACT_SYNC_RETRY_MAX_INTERVAL" envDefault:"30s" help:"largest delay between retries, a Go duration"`
+	RetryMax      time.Duration `env:"CONTACT_SYNC_RETRY_MAX_INTERVAL" envDefault:"30s" help:"maximum delay between retries, a Go duration"`
 	AckWait       time.Duration `env:"CONTACT_SYNC_ACK_WAIT" envDefault:"30s" help:"consumer ack wait, a Go duration of at least 1s"`
-	MaxAckPending int           `env:"CONTACT_SYNC_MAX_ACK_PENDING" envDefault:"20000" help:"most messages held unacked; at least 1"`
+	MaxAckPending int           `env:"CONTACT_SYNC_MAX_ACK_PENDING" envDefault:"20000" help:"maximum number of messages delivered and not yet acked, which bounds what the worker holds; at least 1"`
 	FetchBatch    int           `env:"CONTACT_SYNC_FETCH_BATCH" envDefault:"2000" help:"messages the client buffers ahead of the worker; at least 1"`
 	DrainTimeout  time.Duration `env:"CONTACT_SYNC_DRAIN_TIMEOUT" envDefault:"25s" help:"how long a shutdown waits for PUTs in flight, a Go duration"`
 

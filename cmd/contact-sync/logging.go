@@ -19,7 +19,7 @@ func newLogger(out io.Writer, level, format string) zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	writer := out
 	if format == "console" {
-		writer = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+		writer = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(out)}
 	}
 	return zerolog.New(writer).Level(parsedLevel).With().Timestamp().Logger()
 }
