@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// classifyStatus maps an HTTP status and the answer's detail to nil for
+// classifyStatus maps an HTTP status and the response's detail to nil for
 // success or to the sentinel error of its kind.
 func classifyStatus(status int, detail string) error {
 	switch {
@@ -42,20 +42,20 @@ func isNotFoundDetail(detail string) bool {
 // parseDetail returns the detail member of an error body: a string as is,
 // a list of strings joined with "; ", and "" for anything else.
 func parseDetail(body []byte) string {
-	var answer struct {
+	var response struct {
 		Detail json.RawMessage `json:"detail"`
 	}
-	if err := json.Unmarshal(body, &answer); err != nil || len(answer.Detail) == 0 {
+	if err := json.Unmarshal(body, &response); err != nil || len(response.Detail) == 0 {
 		return ""
 	}
 
 	var text string
-	if err := json.Unmarshal(answer.Detail, &text); err == nil {
+	if err := json.Unmarshal(response.Detail, &text); err == nil {
 		return text
 	}
 
 	var list []string
-	if err := json.Unmarshal(answer.Detail, &list); err == nil {
+	if err := json.Unmarshal(response.Detail, &list); err == nil {
 		return strings.Join(list, "; ")
 	}
 	return ""

@@ -44,10 +44,10 @@ type Attempt struct {
 	Err error
 
 	// Duration is how long the request took, from sending to reading the
-	// answer.
+	// response.
 	Duration time.Duration
 
-	// RetryAfter is the delay the answer's Retry-After header asked for.
+	// RetryAfter is the delay that the response's Retry-After header requested.
 	RetryAfter time.Duration
 }
 
@@ -59,7 +59,7 @@ type Result struct {
 	// Status is the last HTTP status, or 0 when no response arrived.
 	Status int
 
-	// Detail is the last answer's detail message.
+	// Detail is the detail message of the last response.
 	Detail string
 }
 
@@ -240,15 +240,15 @@ func (c *Client) send(ctx context.Context, requestURL, contactID string, body []
 	}
 	defer response.Body.Close()
 
-	answer, readErr := io.ReadAll(io.LimitReader(response.Body, c.opts.MaxResponseBytes))
+	responseBody, readErr := io.ReadAll(io.LimitReader(response.Body, c.opts.MaxResponseBytes))
 	attempt.Status = response.StatusCode
 	detail := ""
 	if response.StatusCode < 200 || response.StatusCode > 299 {
-		detail = parseDetail(answer)
+		detail = parseDetail(responseBody)
 	}
 	kind := classifyStatus(response.StatusCode, detail)
 	if readErr != nil && kind == nil {
-		// The status said success but the answer broke off; the update may
+		// The status reported success but the response broke off. The update may
 		// or may not be stored, and a retry is safe because a PUT is
 		// idempotent.
 		attempt.Err = fmt.Errorf("PUT contact %s: read response: %w: %w", contactID, ErrTransient, readErr)

@@ -2,9 +2,9 @@
 // PUT {base URL}/contact/{contact_id}/, under a process-wide rate limit,
 // retrying transient failures with exponential backoff and jitter.
 //
-// How an answer is classified:
+// How a response is classified:
 //   - 2xx: success.
-//   - 400 or 404 whose detail says "Contact (<id>) not found", and any 404:
+//   - 400 whose detail is "Contact (<id>) not found", and any 404:
 //     permanent, ErrNotFound.
 //   - 401 and 403: the token was refused. The client asks its TokenSource
 //     for a fresh token and retries; it never gives up on this alone.

@@ -16,14 +16,14 @@ var (
 
 	// ErrUnauthorized marks an attempt refused with 401 or 403. Put retries
 	// such attempts, so it only reaches callers through Attempt.Err.
-	ErrUnauthorized = errors.New("token refused")
+	ErrUnauthorized = errors.New("token rejected")
 
 	// ErrTransient marks an attempt that failed in a way worth retrying. Put
 	// retries such attempts, so it only reaches callers through Attempt.Err.
 	ErrTransient = errors.New("transient failure")
 )
 
-// StatusError is an answer of the API that was not a success. Kind is one
+// StatusError is a response of the API that was not a success. Kind is one
 // of the sentinel errors above, and Unwrap returns it.
 type StatusError struct {
 	// ContactID is the contact the request was for.

@@ -48,12 +48,12 @@ type Options struct {
 	// RateBurst is how many requests may go at once above the steady rate;
 	// default 1. The limiter grants at most RateLimit + RateBurst requests
 	// in any one-second window. Network delays can shift arrival times at
-	// the API, so a request may land in a later window than its grant;
-	// keep rate + burst a little under the API's hard limit.
+	// the API, so a request may land in a later window than its grant.
+	// Keep rate + burst a little under the API's hard limit.
 	RateBurst int
 
 	// Timeout bounds one attempt, from sending the request to reading the
-	// answer; default 10s.
+	// response; default 10s.
 	Timeout time.Duration
 
 	// InitialInterval and MaxInterval shape the exponential backoff between
@@ -65,7 +65,7 @@ type Options struct {
 	// default 5m.
 	MaxRetryAfter time.Duration
 
-	// MaxResponseBytes caps how much of an answer is read; default 64 KiB.
+	// MaxResponseBytes caps how much of a response is read; default 64 KiB.
 	MaxResponseBytes int64
 
 	// CAFile is a PEM bundle of extra certificate authorities trusted for
@@ -161,7 +161,7 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 	client := &http.Client{
 		Transport: transport,
 		Timeout:   opts.Timeout,
-		// A redirect would turn the PUT into a GET that answers 200
+		// A redirect would turn the PUT into a GET that returns 200
 		// without storing anything; the 3xx itself is returned instead
 		// and classified as a rejection.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -180,7 +180,7 @@ func loadCAPool(path string) (*x509.CertPool, error) {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("sink: CA bundle %s holds no PEM certificate", path)
+		return nil, fmt.Errorf("sink: CA bundle %s contains no PEM certificate; expected PEM-encoded CA certificates", path)
 	}
 	return pool, nil
 }

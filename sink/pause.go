@@ -7,7 +7,7 @@ import (
 )
 
 // pauseGate holds every request of a client until a deadline, which a
-// Retry-After answer sets. The zero value is open. Safe for concurrent use.
+// Retry-After response sets. The zero value is open. Safe for concurrent use.
 type pauseGate struct {
 	mu    sync.Mutex
 	until time.Time

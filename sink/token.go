@@ -16,7 +16,7 @@ type TokenSource interface {
 	// transient, so the request is retried.
 	Token(ctx context.Context) (string, error)
 
-	// Invalidate tells the source that the API refused the token it last
+	// Invalidate reports that the API rejected the token the source last
 	// returned, so the next Token call should fetch a fresh one.
 	Invalidate()
 }

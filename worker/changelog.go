@@ -30,7 +30,8 @@ func (c *changeLogger) warn(errorText string, event func(*zerolog.Event) *zerolo
 	event(c.logger.Debug()).Str("error", errorText).Msg(message)
 }
 
-// reset forgets the last error, after a success.
+// reset clears the last error after a success, and reports whether there
+// was one.
 func (c *changeLogger) reset() (hadError bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

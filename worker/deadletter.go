@@ -14,7 +14,7 @@ import (
 	"github.com/contact-sync/contact-sync/internal/topology"
 )
 
-// apiFailure is the API's last answer to an update that failed for good.
+// apiFailure is the API's last response to an update that failed for good.
 type apiFailure struct {
 	reason   string
 	status   int

@@ -7,7 +7,7 @@
 //     its dead letter was stored (JetStream confirmed the publish). An event
 //     whose changes object is empty carries nothing and is acked at once.
 //   - Held, never acked, while its contact waits for a rate token, a retry
-//     or a PUT in flight; every held message gets an in-progress ack each
+//     or a PUT in flight. Every held message gets an in-progress ack each
 //     third of the ack wait, so JetStream does not redeliver it meanwhile.
 //   - Dead-lettered as invalid at once when it cannot be decoded; as
 //     not_found or rejected, one dead letter per original event, when the

@@ -290,7 +290,7 @@ func (s *scheduler) heldReplies() []string {
 	return replies
 }
 
-// releaseAll forgets every contact and returns the messages still held, for
+// releaseAll removes every contact and returns the messages still held, for
 // the shutdown to nak. Call it only after every sender has stopped.
 func (s *scheduler) releaseAll() []heldMessage {
 	s.mu.Lock()

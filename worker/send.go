@@ -99,9 +99,9 @@ func (w *Worker) settle(ctx context.Context, contactID string, messages []heldMe
 		// The PUT ended before it took any message: nothing was sent.
 
 	default:
-		// The drain timeout ended the PUT. The messages go back to
-		// JetStream; the API may or may not have stored the update,
-		// and sending it again is safe because a PUT is idempotent.
+		// The drain timeout ended the PUT, so the messages go back to
+		// JetStream. The API may or may not have stored the update, and
+		// sending it again is safe because a PUT is idempotent.
 		w.metrics.putFinished(outcomeAborted)
 		w.logger.Error().Err(err).Str("contact_id", contactID).Int("events", len(messages)).
 			Msg("update aborted at shutdown; events nakked for redelivery")

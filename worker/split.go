@@ -11,10 +11,10 @@ import (
 
 // settleRejected handles an update the API rejected for good. A single
 // event is dead-lettered. An update merged from several events may have
-// been rejected for one of them only (a duplicate email, say), so the
-// events are sent again in smaller groups, in stream order, halving each
-// rejected group until only the events the API rejects on their own are
-// left to dead-letter.
+// been rejected for one of them only, such as a duplicate email. So the
+// events are sent again in halves, in stream order, and each rejected half
+// is halved again. Only the events the API rejects on their own end up
+// dead-lettered.
 func (w *Worker) settleRejected(ctx context.Context, contactID string, messages []heldMessage, result sink.Result) {
 	if len(messages) == 1 {
 		w.deadLetterFailedUpdate(ctx, contactID, messages, apiFailureOf(ReasonRejected, result))

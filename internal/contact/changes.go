@@ -119,7 +119,7 @@ func (c *Changes) setDynamicField(field DynamicField) {
 	c.DynamicFields = append(c.DynamicFields, field)
 }
 
-// Parts splits the update into the PUT bodies that say exactly what it means,
+// Parts splits the update into the PUT bodies that express exactly its effect,
 // in the order they must be sent: none for an empty update, two when the
 // dynamic fields are cleared and then set again, one otherwise.
 func (c *Changes) Parts() []Changes {
@@ -146,7 +146,7 @@ func (c *Changes) Clone() Changes {
 }
 
 // FieldNames returns the JSON names of the fields the update carries, in
-// body order. Logs use it to say what changed without logging values.
+// body order. Logs use it to name what changed without logging values.
 func (c *Changes) FieldNames() []string {
 	var names []string
 	add := func(set bool, name string) {

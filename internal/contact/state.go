@@ -24,7 +24,7 @@ type State struct {
 
 // Apply applies one partial update: each field the update carries replaces
 // the stored one, service_point_id_list is replaced whole, and dynamic
-// fields are cleared first when the update says so, then set by key.
+// fields are cleared first when the update clears them, then set by key.
 func (s *State) Apply(c *Changes) {
 	mergeField(&s.Name, c.Name)
 	mergeField(&s.Surname, c.Surname)

@@ -1,6 +1,6 @@
 // Package deadletter builds the messages the worker publishes on
 // contacts.deadletter.<reason>: the original event's body, with headers
-// that say why it could not be applied and where it came from.
+// that record why it could not be applied and where it came from.
 package deadletter
 
 import (
@@ -40,10 +40,11 @@ type Letter struct {
 	// Reason is invalid, not_found or rejected; it ends the subject.
 	Reason string
 
-	// Err says what was wrong, for invalid events.
+	// Err is the decoding error of an invalid event.
 	Err string
 
-	// Status and Detail are the API's last answer; 0 and "" when none.
+	// Status and Detail are from the API's last response, or 0 and "" when
+	// there was none.
 	Status int
 	Detail string
 
