@@ -84,6 +84,11 @@ func (s *scheduler) add(contactID string, changes *contact.Changes, message held
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
+	_, result := s.addLocked(contactID, changes, message)
+	return result
+}
+
+func (s *scheduler) addLocked(contactID string, changes *contact.Changes, message heldMessage) (*pendingContact, addResult) {
 	pending, exists := s.contacts[contactID]
 	if !exists {
 		pending = &pendingContact{id: contactID}
@@ -101,18 +106,19 @@ func (s *scheduler) add(contactID string, changes *contact.Changes, message held
 	if !pending.claimed && !pending.queued {
 		s.enqueueLocked(pending)
 	}
-	return result
+	return pending, result
 }
 
 // addReplayed is add for a redelivered event whose changes are followed by
 // those of every later event of its contact, up to stream sequence last.
+// The range is recorded under the same lock as the merge, so that a sender
+// taking the update in between cannot leave it on an empty update.
 func (s *scheduler) addReplayed(contactID string, changes *contact.Changes, message heldMessage, last uint64) addResult {
-	result := s.add(contactID, changes, message)
-
 	s.mu.Lock()
-	pending := s.contacts[contactID]
+	defer s.mu.Unlock()
+
+	pending, result := s.addLocked(contactID, changes, message)
 	pending.replayFirst, pending.replayLast = message.sequence, last
-	s.mu.Unlock()
 	return result
 }
 
@@ -125,7 +131,7 @@ func (s *scheduler) holdIfReplayed(contactID string, message heldMessage) bool {
 	defer s.mu.Unlock()
 
 	pending, exists := s.contacts[contactID]
-	if !exists || pending.replayFirst == 0 {
+	if !exists || pending.replayFirst == 0 || pending.changes.IsEmpty() {
 		return false
 	}
 	if message.sequence <= pending.replayFirst || message.sequence > pending.replayLast {
