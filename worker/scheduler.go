@@ -27,7 +27,7 @@ type pendingContact struct {
 	changes  contact.Changes
 	messages []heldMessage
 
-	// sending holds the messages whose changes the PUT in flight carries.
+	// sending contains the messages whose changes the PUT in flight carries.
 	sending []heldMessage
 
 	// claimed is true from the moment a sender takes the contact until
@@ -40,9 +40,9 @@ type pendingContact struct {
 	// readyAt is when the merge window of the pending update ends.
 	readyAt time.Time
 
-	// replayFirst and replayLast are the stream sequences of a redelivered
-	// event and of the last later event read back after it, when changes
-	// ends with that replay; both 0 otherwise.
+	// replayFirst and replayLast are set when changes ends with a replay.
+	// They are the stream sequences of the redelivered event and of the
+	// last later event read back after it, and both 0 otherwise.
 	replayFirst, replayLast uint64
 }
 
